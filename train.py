@@ -96,8 +96,8 @@ def make_config(args):
     preset = PRESETS[args.preset]
     cfg = dict(
         preset=args.preset,
-        epochs=args.epochs or preset["epochs"],
-        batch_size=args.batch_size or preset["batch_size"],
+        epochs=preset["epochs"] if args.epochs is None else args.epochs,
+        batch_size=preset["batch_size"] if args.batch_size is None else args.batch_size,
         optimizer=preset["optimizer"],
         loss=args.loss or preset["loss"],
         train_size=args.train_size,
@@ -113,9 +113,11 @@ def make_config(args):
     if (cfg["loss"] == "ce") != (args.preset == "seed"):
         raise TrainingError(f"--loss {cfg['loss']} does not fit the {args.preset} preset's output: "
                             "eq9 and yd need the RBF output (paper), ce the Linear output (seed)")
-    for key in ("epochs", "batch_size", "hessian_samples"):
+    for key in ("epochs", "batch_size", "hessian_samples", "train_size"):
         if cfg.get(key) is not None and cfg[key] < 1:
             raise TrainingError(f"--{key.replace('_', '-')} must be at least 1, got {cfg[key]}")
+    if cfg.get("hessian_every", 0) < 0:
+        raise TrainingError(f"--hessian-every must be 0 (once per pass) or more, got {cfg['hessian_every']}")
     engine = args.engine
     fused_ok = cfg["optimizer"] == "sdlm" and cfg["batch_size"] == 1 and cfg["loss"] == "eq9"
     if engine == "fused" and not fused_ok:
