@@ -76,7 +76,7 @@ def fig3_rbf_bitmaps():
 
 def feature_maps(model, x):
     feats = model.features(x[:3])
-    fig = plt.figure(figsize=(12, 6.5))
+    fig = plt.figure(figsize=(12, 3.4))
     grid = fig.add_gridspec(3, 1 + 6 + 6 + 16)
     for row in range(3):
         ax = fig.add_subplot(grid[row, 0])
