@@ -33,7 +33,7 @@ class FusedSDLM:
     """Stacked weights of ``models`` (paper preset, fixed RBF centres), in the
     (N, out, in) layout bmm wants. ``sync_to_models`` writes them back."""
 
-    def __init__(self, models, j):
+    def __init__(self, models, j, compile=False):
         for m in models:
             if m.preset != "paper" or isinstance(m.output.centres, torch.nn.Parameter):
                 raise ValueError("the fused engine trains the paper preset with fixed RBF centres only")
@@ -42,8 +42,17 @@ class FusedSDLM:
         self.centres = models[0].output.centres  # (10, 84)
         self.dense_index = models[0].C3.dense_index
         self.load_from_models()
+        self.eps = None
         self.wrong = torch.zeros(self.n, dtype=torch.long, device=self.centres.device)
         self.loss_sum = torch.zeros(self.n, device=self.centres.device)
+        # Compiled once: later calls reuse the graph, since the weights, step
+        # sizes and counters are updated in place, never replaced.
+        self._step_fn = torch.compile(self._step, fullgraph=True) if compile else self._step
+
+    def reset_counters(self):
+        """Zero the running sums of eq. 9 and of training errors (in place)."""
+        self.wrong.zero_()
+        self.loss_sum.zero_()
 
     def _layout(self, m):
         """One model's parameters in the fused layout, in a fixed order."""
@@ -79,7 +88,7 @@ class FusedSDLM:
             m.F6.fc.bias.copy_(b6[i].view(84))
 
     @torch.no_grad()
-    def estimate_step_sizes(self, x, etas, mu, target=None):
+    def estimate_step_sizes(self, x, etas, mu):
         """eps = eta / (mu + h_kk) per model, h_kk from x (N, P, 1, 32, 32).
 
         C3's dead kernel entries get step 0, so they stay 0."""
@@ -93,7 +102,11 @@ class FusedSDLM:
             layout = self._layout_of(m, eps)
             layout[4] = eps_c3.view(16, 150)
             per_model.append(layout)
-        self.eps = [torch.stack(e).contiguous() for e in zip(*per_model)]
+        eps = [torch.stack(e) for e in zip(*per_model)]
+        if self.eps is None:
+            self.eps = [e.contiguous() for e in eps]
+        else:
+            torch._foreach_copy_(self.eps, eps)
 
     @staticmethod
     def _layout_of(m, t):
@@ -106,9 +119,12 @@ class FusedSDLM:
             t[m.F6.fc.weight], t[m.F6.fc.bias].reshape(84, 1),
         ]
 
-    @torch.no_grad()
     def step(self, x, target):
         """One SDLM step of every model on its own pattern: x (N, 1, 32, 32), target (N,)."""
+        with torch.no_grad():
+            self._step_fn(x, target)
+
+    def _step(self, x, target):
         n = self.n
         W1, b1, c2, b2, W3, b3, c4, b4, W5, b5, W6, b6 = self.params
         # forward; a matrix-vector bmm is slow on a CPU, so C5 and F6 multiply and sum

@@ -47,3 +47,23 @@ def test_fused_keeps_c3_dead_connections_at_zero():
     dead = torch.ones(96, dtype=torch.bool)
     dead[m.C3.dense_index] = False
     assert torch.all(dense[0, dead] == 0)
+
+
+def test_compiled_fused_step_equals_the_eager_one_across_a_hessian_update():
+    torch.manual_seed(0)
+    models = [LeNet5() for _ in range(2)]
+    twins = copy.deepcopy(models)
+    hx = torch.randn(2, 2, 40, 1, 32, 32)
+    xs, ys = torch.randn(2, 8, 1, 32, 32), torch.randint(0, 10, (2, 8))
+    engines = [FusedSDLM(models, j=0.1), FusedSDLM(twins, j=0.1, compile=True)]
+    for e in engines:
+        for k in range(8):
+            if k % 4 == 0:
+                e.estimate_step_sizes(hx[k // 4], [5e-5, 2e-5], mu=0.02)
+            e.step(xs[:, k], ys[:, k])
+        e.sync_to_models()
+    for a, b in zip(models, twins):
+        for (name, p), q in zip(a.named_parameters(), b.parameters()):
+            assert torch.allclose(p, q, rtol=1e-4, atol=1e-6), name
+    assert torch.allclose(engines[0].loss_sum, engines[1].loss_sum, rtol=1e-5)
+    assert torch.equal(engines[0].wrong, engines[1].wrong)

@@ -64,13 +64,13 @@ def test_resume_equals_an_uninterrupted_run(tmp_path, data_dir, preset):
 
 
 def test_several_seeds_train_together_into_one_directory_each(tmp_path, data_dir):
-    rc, run = run_train(tmp_path, data_dir, "--seeds", "4,5", "--train-size", "500", "--epochs", "1")
+    rc, run = run_train(tmp_path, data_dir, "--seeds", "4,5", "--train-size", "500", "--epochs", "1", "--distort")
     assert rc == 0
     a, b = (torch.load(tmp_path / f"run-seed{s}" / "last.pt", weights_only=True) for s in (4, 5))
     assert (a["seed"], b["seed"]) == (4, 5)
     assert not torch.equal(a["model"]["C1.conv.weight"], b["model"]["C1.conv.weight"])
     # Seed 4 trained alone gives the same network as seed 4 trained beside seed 5.
-    rc, alone = run_train(tmp_path, data_dir, "--seed", "4", "--train-size", "500", "--epochs", "1", name="alone")
+    rc, alone = run_train(tmp_path, data_dir, "--seed", "4", "--train-size", "500", "--epochs", "1", "--distort", name="alone")
     solo = torch.load(alone / "last.pt", weights_only=True)["model"]
     for k in solo:
         assert torch.allclose(solo[k], a["model"][k], atol=1e-5), k
