@@ -71,8 +71,8 @@ def parse_args(argv=None):
     p.add_argument("--engine", choices=("auto", "fused", "autograd"), default="auto", help="fused: hand-written batch-1 SDLM "
                    "steps, several seeds at once (paper preset, batch 1); autograd: LeNet5 + torch.autograd, the readable "
                    "reference; auto: fused where it applies (default)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the fused engine's step: about 3x faster "
-                   "per pattern on a CPU after a compile of about a minute")
+    p.add_argument("--compile", action="store_true", help="speed over bit-for-bit reproducibility of the default path: "
+                   "torch.compile the fused engine's step (paper preset) or the model with a fused Adam (seed preset)")
     g = p.add_argument_group("the recipe (paper preset)")
     g.add_argument("--loss", choices=LOSSES, help="eq9 (paper), yd (plain y_D) or ce (cross-entropy, Linear output)")
     g.add_argument("--j", type=float, default=DEFAULT_J, help=f"the constant j of eq. 9 (default: {DEFAULT_J})")
@@ -125,20 +125,21 @@ def make_config(args):
     if engine == "fused" and not fused_ok:
         raise TrainingError("--engine fused trains the paper preset at batch size 1 with eq. 9 only; use --engine autograd")
     cfg["engine"] = "fused" if engine == "auto" and fused_ok else ("autograd" if engine == "auto" else engine)
-    if args.compile and cfg["engine"] != "fused":
-        raise TrainingError("--compile speeds up the fused engine only (paper preset, batch size 1)")
+    if args.compile and cfg["engine"] == "autograd" and cfg["optimizer"] == "sdlm":
+        raise TrainingError("--compile speeds up the fused engine and the seed preset, not --engine autograd")
     return cfg
 
 
 class Run:
     """One seed's model, optimizer, run directory and logs."""
 
-    def __init__(self, cfg, seed, run_dir, device, start_pass=0, ckpt=None):
+    def __init__(self, cfg, seed, run_dir, device, start_pass=0, ckpt=None, compile=False):
         self.cfg, self.seed, self.dir, self.device = cfg, seed, Path(run_dir), device
         torch.manual_seed(seed)
         self.model = LeNet5(cfg["preset"], cfg["rbf_trainable"]).to(device)
+        self.forward = torch.compile(self.model) if compile and cfg["optimizer"] == "adam" else self.model
         if cfg["optimizer"] == "adam":
-            self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg["lr"])
+            self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg["lr"], fused=compile or None)
         else:
             self.opt = SDLM(self.model.parameters(), mu=cfg["mu"])
         self.start_pass, self.wall = start_pass, 0.0
@@ -255,7 +256,7 @@ def train_pass_adam(runs, pass_number, x_train, y_train, bar, engine=None):
         wrong = torch.zeros((), dtype=torch.long, device=x_train.device)
         for step, idx in enumerate(torch.randperm(n, generator=gen).to(x_train.device).split(r.cfg["batch_size"])):
             x, y = gather(x_train, y_train, idx, r.cfg, gen)
-            out = r.model(x)
+            out = r.forward(x)
             loss = compute_loss(out, y)
             r.opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -324,7 +325,7 @@ def train(args):
         idx = subset(cfg["train_size"], len(x_train), seeds[0]).to(device)
         x_train, y_train = x_train[idx], y_train[idx]
 
-    runs = [Run(cfg, s, d, device, start_pass, c) for s, d, c in zip(seeds, dirs, ckpts)]
+    runs = [Run(cfg, s, d, device, start_pass, c, args.compile) for s, d, c in zip(seeds, dirs, ckpts)]
     together = cfg["engine"] == "fused"
     train_pass = train_pass_sdlm if cfg["optimizer"] == "sdlm" else train_pass_adam
     groups = [runs] if together else [[r] for r in runs]

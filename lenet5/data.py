@@ -4,7 +4,6 @@ The whole set is held as one tensor on the training device and shuffled by
 index each pass, so the training loop never touches PIL or a DataLoader.
 """
 
-import math
 import os
 
 import torch
@@ -106,10 +105,3 @@ def distort(x, generator=None):
     # grid_sample pads with 0, so sample the image shifted to background 0.
     out = F.grid_sample(x - BACKGROUND, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out + BACKGROUND
-
-
-def batches(n, batch_size, generator, device):
-    """Index batches of one pass, shuffled by ``generator``."""
-    order = torch.randperm(n, generator=generator).to(device)
-    for i in range(math.ceil(n / batch_size)):
-        yield order[i * batch_size : (i + 1) * batch_size]

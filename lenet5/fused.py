@@ -54,38 +54,34 @@ class FusedSDLM:
         self.wrong.zero_()
         self.loss_sum.zero_()
 
-    def _layout(self, m):
-        """One model's parameters in the fused layout, in a fixed order."""
+    @staticmethod
+    def _layout(m, t):
+        """Tensors shaped like model m's parameters (t[p] for each p) in the
+        fused layout and order; C3's come out dense, 0 at dead connections."""
         return [
-            m.C1.conv.weight.reshape(6, 25), m.C1.conv.bias.reshape(6, 1),
-            m.S2.coef.reshape(6, 1, 1), m.S2.bias.reshape(6, 1, 1),
-            m.C3.dense_weight().reshape(16, 150), m.C3.bias.reshape(16, 1),
-            m.S4.coef.reshape(16, 1, 1), m.S4.bias.reshape(16, 1, 1),
-            m.C5.conv.weight.reshape(120, 400), m.C5.conv.bias.reshape(120, 1),
-            m.F6.fc.weight, m.F6.fc.bias.reshape(84, 1),
+            t[m.C1.conv.weight].reshape(6, 25), t[m.C1.conv.bias].reshape(6, 1),
+            t[m.S2.coef].reshape(6, 1, 1), t[m.S2.bias].reshape(6, 1, 1),
+            m.C3.dense_weight(t[m.C3.weight]).reshape(16, 150), t[m.C3.bias].reshape(16, 1),
+            t[m.S4.coef].reshape(16, 1, 1), t[m.S4.bias].reshape(16, 1, 1),
+            t[m.C5.conv.weight].reshape(120, 400), t[m.C5.conv.bias].reshape(120, 1),
+            t[m.F6.fc.weight], t[m.F6.fc.bias].reshape(84, 1),
         ]
 
     @torch.no_grad()
     def load_from_models(self):
-        layouts = [self._layout(m) for m in self.models]
+        layouts = [self._layout(m, {p: p for p in m.parameters()}) for m in self.models]
         self.params = [torch.stack(ps).contiguous() for ps in zip(*layouts)]
 
     @torch.no_grad()
     def sync_to_models(self):
-        W1, b1, c2, b2, W3, b3, c4, b4, W5, b5, W6, b6 = self.params
         for i, m in enumerate(self.models):
-            m.C1.conv.weight.copy_(W1[i].view(6, 1, 5, 5))
-            m.C1.conv.bias.copy_(b1[i].view(6))
-            m.S2.coef.copy_(c2[i].view(6))
-            m.S2.bias.copy_(b2[i].view(6))
-            m.C3.weight.copy_(W3[i].view(96, 5, 5)[self.dense_index])
-            m.C3.bias.copy_(b3[i].view(16))
-            m.S4.coef.copy_(c4[i].view(16))
-            m.S4.bias.copy_(b4[i].view(16))
-            m.C5.conv.weight.copy_(W5[i].view(120, 16, 5, 5))
-            m.C5.conv.bias.copy_(b5[i].view(120))
-            m.F6.fc.weight.copy_(W6[i])
-            m.F6.fc.bias.copy_(b6[i].view(84))
+            order = [m.C1.conv.weight, m.C1.conv.bias, m.S2.coef, m.S2.bias, m.C3.weight, m.C3.bias,
+                     m.S4.coef, m.S4.bias, m.C5.conv.weight, m.C5.conv.bias, m.F6.fc.weight, m.F6.fc.bias]
+            for p, fused in zip(order, self.params):
+                value = fused[i]
+                if p is m.C3.weight:  # back from dense to the live kernels
+                    value = value.reshape(96, 25)[self.dense_index]
+                p.copy_(value.reshape(p.shape))
 
     @torch.no_grad()
     def estimate_step_sizes(self, x, etas, mu):
@@ -97,27 +93,12 @@ class FusedSDLM:
         for m, xm, eta in zip(self.models, x, etas):
             with torch.enable_grad():
                 h = gauss_newton_diagonal(m, xm)
-            eps = {p: eta / (mu + hp) for p, hp in h.items()}
-            eps_c3 = torch.zeros(96, 5, 5, device=xm.device).index_copy(0, self.dense_index, eps[m.C3.weight])
-            layout = self._layout_of(m, eps)
-            layout[4] = eps_c3.view(16, 150)
-            per_model.append(layout)
+            per_model.append(self._layout(m, {p: eta / (mu + hp) for p, hp in h.items()}))
         eps = [torch.stack(e) for e in zip(*per_model)]
         if self.eps is None:
             self.eps = [e.contiguous() for e in eps]
         else:
             torch._foreach_copy_(self.eps, eps)
-
-    @staticmethod
-    def _layout_of(m, t):
-        return [
-            t[m.C1.conv.weight].reshape(6, 25), t[m.C1.conv.bias].reshape(6, 1),
-            t[m.S2.coef].reshape(6, 1, 1), t[m.S2.bias].reshape(6, 1, 1),
-            None, t[m.C3.bias].reshape(16, 1),
-            t[m.S4.coef].reshape(16, 1, 1), t[m.S4.bias].reshape(16, 1, 1),
-            t[m.C5.conv.weight].reshape(120, 400), t[m.C5.conv.bias].reshape(120, 1),
-            t[m.F6.fc.weight], t[m.F6.fc.bias].reshape(84, 1),
-        ]
 
     def step(self, x, target):
         """One SDLM step of every model on its own pattern: x (N, 1, 32, 32), target (N,)."""

@@ -62,14 +62,14 @@ def gauss_newton_diagonal(model, x, target=None):
     if not model.lower_is_better:
         raise ValueError("SDLM's second derivatives are defined here for the RBF output (preset 'paper') only")
     with torch.no_grad():
-        acts, preacts, h = [x], [], x
+        acts, preacts, out = [x], [], x
         for layer in model.layers():
-            if h.dim() == 4 and layer is model.F6:
-                h = h.flatten(1)
-            a = layer.preact(h)
-            h = layer.f(a)
+            if out.dim() == 4 and layer is model.F6:
+                out = out.flatten(1)
+            a = layer.preact(out)
+            out = layer.f(a)
             preacts.append(a)
-            acts.append(h)
+            acts.append(out)
 
     # A linear network with squared weights and squared inputs, whose backward
     # pass multiplies by f'(a)^2: its weight gradients are the h_kk.

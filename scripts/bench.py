@@ -94,22 +94,24 @@ def main():
 
     out["paper_batch1_autograd"] = measure(autograd_step, 1, device, calls=300)
 
-    def seed_rate(c3_loop):
+    def seed_rate(c3_loop=False, compile=False):
         m = LeNet5.seed().to(device)
         if c3_loop:
             m.C3 = C3Loop(m.C3.f).to(device)
-        adam = torch.optim.Adam(m.parameters(), lr=1e-3)
+        forward = torch.compile(m) if compile else m  # as train.py --compile does
+        adam = torch.optim.Adam(m.parameters(), lr=1e-3, fused=compile or None)
         xb, yb = torch.randn(64, 1, 32, 32, device=device), torch.randint(0, 10, (64,), device=device)
 
         def step():
             adam.zero_grad()
-            F.cross_entropy(m(xb), yb).backward()
+            F.cross_entropy(forward(xb), yb).backward()
             adam.step()
 
         return measure(step, 64, device, calls=100)
 
-    out["seed_batch64_adam"] = seed_rate(False)
-    out["seed_batch64_adam_c3_as_16_convs"] = seed_rate(True)
+    out["seed_batch64_adam"] = seed_rate()
+    out["seed_batch64_adam_compiled"] = seed_rate(compile=True)
+    out["seed_batch64_adam_c3_as_16_convs"] = seed_rate(c3_loop=True)
     xi = torch.randn(1000, 1, 32, 32, device=device)
     with torch.inference_mode():
         out["inference_batch1000"] = measure(lambda: model(xi), 1000, device, calls=20)
@@ -117,6 +119,7 @@ def main():
                 "paper_batch1_fused_3_seeds_compiled", "paper_batch1_autograd"):
         out[key.replace("paper_batch1", "paper_pass_s")] = round(60000 / out[key], 1)
     out["seed_epoch_s"] = round(60000 / out["seed_batch64_adam"], 1)
+    out["seed_epoch_s_compiled"] = round(60000 / out["seed_batch64_adam_compiled"], 1)
     out["seed_epoch_s_c3_as_16_convs"] = round(60000 / out["seed_batch64_adam_c3_as_16_convs"], 1)
     text = json.dumps(out, indent=1)
     if args.out:

@@ -22,6 +22,7 @@ from evaluate import evaluate, save_misclassified  # noqa: E402
 from lenet5 import LeNet5  # noqa: E402
 from lenet5.data import default_data_dir, load_mnist  # noqa: E402
 from lenet5.model import rbf_centres  # noqa: E402
+from summarize import group_of  # noqa: E402
 
 RESULTS = ROOT / "results"
 FIGURES = RESULTS / "figures"
@@ -32,7 +33,7 @@ def runs():
 
 
 def fig5_learning_curves(all_runs):
-    paper = [r for r in all_runs if r["config"]["preset"] == "paper" and not r["config"]["train_size"]]
+    paper = [r for r in all_runs if group_of(r["config"]) in ("paper", "distort")]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in paper:
         passes = [p["pass"] for p in r["passes"]]
@@ -51,7 +52,7 @@ def fig5_learning_curves(all_runs):
 
 def fig6_train_size(all_runs):
     pts = sorted(((r["config"]["train_size"] or 60000), r["test_error_pct"]) for r in all_runs
-                 if r["config"]["preset"] == "paper" and not r["config"]["distort"] and r["config"]["seed"] == 0)
+                 if r["config"]["seed"] == 0 and (group_of(r["config"]) == "paper" or group_of(r["config"]).endswith(" patterns")))
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.plot([n for n, _ in pts], [e for _, e in pts], "o-", label="this repo, seed 0")
     ax.set(xlabel="training set size", ylabel="test error %", title="Fig. 6: test error against training set size",

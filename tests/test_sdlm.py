@@ -106,3 +106,14 @@ def test_sdlm_refuses_to_step_without_hessian():
     w.grad = torch.ones(2)
     with pytest.raises(RuntimeError, match="set_hessian"):
         SDLM([w]).step()
+
+
+def test_trainable_rbf_centres_get_hkk_two_times_their_class_share():
+    m = LeNet5(rbf_trainable=True).double()
+    target = torch.tensor([3, 3, 7, 1])
+    h = gauss_newton_diagonal(m, torch.randn(4, 1, 32, 32, dtype=torch.float64), target)
+    share = torch.zeros(10, dtype=torch.float64)
+    share[[3, 7, 1]] = torch.tensor([0.5, 0.25, 0.25], dtype=torch.float64)
+    assert torch.allclose(h[m.output.centres], 2 * share[:, None].expand(10, 84))
+    with pytest.raises(ValueError, match="need the targets"):
+        gauss_newton_diagonal(m, torch.randn(2, 1, 32, 32, dtype=torch.float64))
