@@ -322,7 +322,10 @@ def train(args):
     x_test, y_test = load_mnist(cfg["data_dir"], train=False, device=device)
     # Runs that train together share one schedule, so group them by train subset.
     if cfg["train_size"]:
-        idx = subset(cfg["train_size"], len(x_train), seeds[0]).to(device)
+        try:
+            idx = subset(cfg["train_size"], len(x_train), seeds[0]).to(device)
+        except ValueError as e:
+            raise TrainingError(str(e)) from None
         x_train, y_train = x_train[idx], y_train[idx]
 
     runs = [Run(cfg, s, d, device, start_pass, c, args.compile) for s, d, c in zip(seeds, dirs, ckpts)]

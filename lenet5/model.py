@@ -296,6 +296,8 @@ class C3(_Layer):
         self._reset(lambda fan_in: 2.4 / fan_in)
 
     def dense_weight(self, weight=None):
+        """The (16, 6, 5, 5) kernel built from ``weight`` (default: the live
+        kernels; SDLM passes their squares, the fused engine their step sizes)."""
         weight = self.weight if weight is None else weight
         dense = weight.new_zeros(len(self.table) * 6, 5, 5).index_copy(0, self.dense_index, weight)
         return dense.view(len(self.table), 6, 5, 5)

@@ -116,6 +116,7 @@ def test_missing_data_exits_2_naming_the_folder_and_files(tmp_path, capsys, monk
         (["--epochs", "0"], "--epochs must be at least 1"),
         (["--seeds", "1,x"], "--seeds takes comma-separated integers"),
         (["--train-size", "0"], "--train-size must be at least 1"),
+        (["--train-size", "70000"], "--train-size must be between 1 and 60000, got 70000"),
         (["--hessian-every", "-5"], "--hessian-every must be 0 (once per pass) or more"),
         (["--resume", "/nonexistent/run"], "no checkpoint at /nonexistent/run: pass a .pt file or a run directory"),
     ],
