@@ -54,18 +54,20 @@ class FusedSDLM:
         self.wrong.zero_()
         self.loss_sum.zero_()
 
+    # Each model's parameters in the order the fused step unpacks them, and their fused shapes.
+    SHAPES = ((6, 25), (6, 1), (6, 1, 1), (6, 1, 1), (16, 150), (16, 1),
+              (16, 1, 1), (16, 1, 1), (120, 400), (120, 1), (84, 120), (84, 1))
+
     @staticmethod
-    def _layout(m, t):
+    def _order(m):
+        return [m.C1.conv.weight, m.C1.conv.bias, m.S2.coef, m.S2.bias, m.C3.weight, m.C3.bias,
+                m.S4.coef, m.S4.bias, m.C5.conv.weight, m.C5.conv.bias, m.F6.fc.weight, m.F6.fc.bias]
+
+    def _layout(self, m, t):
         """Tensors shaped like model m's parameters (t[p] for each p) in the
         fused layout and order; C3's come out dense, 0 at dead connections."""
-        return [
-            t[m.C1.conv.weight].reshape(6, 25), t[m.C1.conv.bias].reshape(6, 1),
-            t[m.S2.coef].reshape(6, 1, 1), t[m.S2.bias].reshape(6, 1, 1),
-            m.C3.dense_weight(t[m.C3.weight]).reshape(16, 150), t[m.C3.bias].reshape(16, 1),
-            t[m.S4.coef].reshape(16, 1, 1), t[m.S4.bias].reshape(16, 1, 1),
-            t[m.C5.conv.weight].reshape(120, 400), t[m.C5.conv.bias].reshape(120, 1),
-            t[m.F6.fc.weight], t[m.F6.fc.bias].reshape(84, 1),
-        ]
+        return [(m.C3.dense_weight(t[p]) if p is m.C3.weight else t[p]).reshape(shape)
+                for p, shape in zip(self._order(m), self.SHAPES)]
 
     @torch.no_grad()
     def load_from_models(self):
@@ -75,9 +77,7 @@ class FusedSDLM:
     @torch.no_grad()
     def sync_to_models(self):
         for i, m in enumerate(self.models):
-            order = [m.C1.conv.weight, m.C1.conv.bias, m.S2.coef, m.S2.bias, m.C3.weight, m.C3.bias,
-                     m.S4.coef, m.S4.bias, m.C5.conv.weight, m.C5.conv.bias, m.F6.fc.weight, m.F6.fc.bias]
-            for p, fused in zip(order, self.params):
+            for p, fused in zip(self._order(m), self.params):
                 value = fused[i]
                 if p is m.C3.weight:  # back from dense to the live kernels
                     value = value.reshape(96, 25)[self.dense_index]
